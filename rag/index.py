@@ -153,6 +153,7 @@ class Store:
         self._collection = None
         self._bm25 = None
         self._embedder = None
+        self._df_cache: dict = {}
 
     # ---- small helpers -------------------------------------------------------------------------
     def _meta(self, key: str) -> str | None:
@@ -219,6 +220,20 @@ class Store:
             for r in self.db.execute(q, part):
                 out[r[0]] = dict(chunk_id=r[0], doc_id=r[1], ord=r[2], section=r[3], vstart=r[4], vend=r[5],
                                  start=r[6], end=r[7], text=r[8])
+        return out
+
+    def term_weights(self, terms: list[str]) -> dict[str, float]:
+        """IDF-style weights over chunks: a term found everywhere (案件, 办理) says little about a sentence."""
+        import math
+
+        n = self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+        out = {}
+        for t in terms:
+            key = (self._meta("generation"), t)
+            if key not in self._df_cache:
+                self._df_cache[key] = self.db.execute("SELECT COUNT(*) FROM chunks WHERE instr(text, ?) > 0", (t,)).fetchone()[0]
+            df = self._df_cache[key]
+            out[t] = min(len(t), 4) * max(0.2, math.log((n + 1) / (df + 1)))
         return out
 
     def doc_chunks(self, doc_id: str) -> list[dict]:
