@@ -128,6 +128,165 @@ def remove(doc_ids: List[str] = typer.Argument(..., help="doc ids (see `govqa do
     console.print(f"removed {', '.join(doc_ids)}")
 
 
+def _answer_settings(store, embedder=None, no_llm=False):
+    s = _settings(store, embedder)
+    if no_llm:
+        from dataclasses import replace
+
+        s = replace(s, api_key=None, base_url=None)
+    return s
+
+
+@app.command()
+def ask(question: str, k: int = typer.Option(8, "-k", help="passages to read"),
+        agency: Optional[str] = typer.Option(None, help="only reports of this agency or place"),
+        year: Optional[int] = typer.Option(None, help="only reports about this year"),
+        model: Optional[str] = typer.Option(None, "--model", help="LLM model for this call (default $GOVQA_MODEL)"),
+        no_llm: bool = typer.Option(False, "--no-llm", help="evidence mode even when an endpoint is configured"),
+        store: Optional[Path] = StoreOpt, json_out: bool = JsonOpt):
+    """Answer a question with verified citations (evidence mode without an API key)."""
+    from rag.answer import ask as do_ask
+    from rag.render import answer_view, console, print_json
+
+    settings = _answer_settings(store, no_llm=no_llm)
+    s = _open(settings)
+    result = do_ask(s, question, settings, k=k, agency=agency, year=year, model=model)
+    if json_out:
+        print_json(result.as_json())
+    else:
+        for part in answer_view(result):
+            console.print(part)
+
+
+@app.command()
+def chat(model: Optional[str] = typer.Option(None, "--model", help="LLM model (default $GOVQA_MODEL)"),
+         no_llm: bool = typer.Option(False, "--no-llm", help="evidence mode even when an endpoint is configured"),
+         store: Optional[Path] = StoreOpt):
+    """Chat with the reports in the terminal (follow-ups understood; /help for commands)."""
+    from rag.chat import run
+    from rag.render import console
+
+    settings = _answer_settings(store, no_llm=no_llm)
+    run(_open(settings), settings, console, model)
+
+
+@app.command()
+def extract(doc_ids: Optional[List[str]] = typer.Argument(None, help="doc ids (default: --all)"),
+            all_docs: bool = typer.Option(False, "--all", help="every indexed report"),
+            schema: Optional[Path] = typer.Option(None, "--schema", help="schema file (YAML/JSON); default: built-in"),
+            fmt: str = typer.Option("jsonl", "--format", help="jsonl | csv | xlsx"),
+            out: Optional[Path] = typer.Option(None, "-o", "--output", help="output file (default: stdout)"),
+            workers: int = typer.Option(4, "--workers", help="concurrent LLM calls"),
+            engine: Optional[str] = typer.Option(None, "--engine", help="rules | llm (default: llm when an endpoint is set)"),
+            model: Optional[str] = typer.Option(None, "--model"),
+            store: Optional[Path] = StoreOpt):
+    """Fill a schema of fields for every report, each value with its evidence quote."""
+    from rag.batch import run_batch
+    from rag.export import write
+    from rag.render import err_console
+    from rag.schema import load_schema
+
+    if fmt not in ("jsonl", "csv", "xlsx"):
+        raise GovqaError(f"unknown format '{fmt}' (jsonl, csv or xlsx)")
+    if fmt == "xlsx" and out is None:
+        raise GovqaError("xlsx output needs -o FILE")
+    sch = load_schema(schema)
+    settings = _settings(store)
+    engine = engine or ("llm" if settings.llm_enabled else "rules")
+    if engine not in ("rules", "llm"):
+        raise GovqaError(f"unknown engine '{engine}' (rules or llm)")
+    s = _open(settings)
+    ids = [d.doc_id for d in s.docs()] if all_docs or not doc_ids else list(doc_ids)
+    summary = run_batch(s, ids, sch, settings, engine=engine, model=model, workers=workers,
+                        progress=_progress_factory("extracting")())
+    text = write(summary.results, sch, fmt, out)
+    if text is not None:
+        sys.stdout.write(text)
+    for doc_id, err in summary.failed.items():
+        err_console.print(f"[red]failed[/red] {doc_id}: {err}", highlight=False)
+    for doc_id, drops in summary.dropped.items():
+        for d in drops:
+            err_console.print(f"[yellow]dropped[/yellow] {doc_id}: {d}", highlight=False)
+    line = (f"done {len(summary.done)}, skipped (cached) {len(summary.skipped)}, failed {len(summary.failed)}, "
+            f"tokens {summary.tokens}")
+    if summary.whole_report_tokens:
+        line += f" (whole reports would be ~{summary.whole_report_tokens} prompt tokens)"
+    err_console.print(line + (f"; written to {out}" if out else ""), highlight=False)
+    if summary.failed and not summary.results:
+        raise typer.Exit(1)
+
+
+@app.command()
+def facts(where: Optional[List[str]] = typer.Option(None, "--where", help="filter like court_appearance_rate>=100 (repeatable)"),
+          field: Optional[List[str]] = typer.Option(None, "--field", help="fields to show (repeatable)"),
+          store: Optional[Path] = StoreOpt, json_out: bool = JsonOpt):
+    """The facts table (default schema, rule extraction), optionally filtered."""
+    from rich.table import Table
+
+    from rag.facts import facts_table, filter_facts
+    from rag.render import console, print_json
+    from rag.schema import default_schema
+
+    s = _open(_settings(store))
+    sch = default_schema()
+    keys = list(field) if field else [f.key for f in sch.fields]
+    unknown = [k for k in keys if k not in {f.key for f in sch.fields}]
+    if unknown:
+        raise GovqaError(f"unknown field '{unknown[0]}'")
+    ids = filter_facts(s, where or [])
+    table = facts_table(s)
+    if json_out:
+        print_json([{"doc_id": d, "values": {k: table[d][k].value for k in keys if k in table[d]},
+                     "evidence": {k: ({"quote": table[d][k].quote, "start": table[d][k].start, "end": table[d][k].end}
+                                      if table[d][k].quote is not None else None) for k in keys if k in table[d]}}
+                    for d in ids])
+        return
+    t = Table(title=f"facts: {len(ids)} reports")
+    t.add_column("doc_id")
+    for k in keys:
+        t.add_column(sch.field(k).label, overflow="fold")
+    for d in ids:
+        t.add_row(d[:14], *["" if table[d].get(k) is None or table[d][k].value is None else str(table[d][k].value)
+                            for k in keys])
+    console.print(t)
+
+
+@app.command("eval")
+def eval_cmd(questions: Path = typer.Option(Path(__file__).resolve().parent / "eval" / "questions.jsonl", "--questions"),
+             results_dir: Path = typer.Option(Path(__file__).resolve().parent / "eval" / "results", "--results"),
+             no_llm: bool = typer.Option(False, "--no-llm"),
+             store: Optional[Path] = StoreOpt, json_out: bool = JsonOpt):
+    """Run the evaluation questions: recall@5, MRR, accuracy, citation exactness, refusals, timing."""
+    from rich.table import Table
+
+    from rag.evaluate import METRICS, compare, load_questions, run_eval, save
+    from rag.render import console, print_json
+
+    settings = _answer_settings(store, no_llm=no_llm)
+    qs = load_questions(questions)
+    s = _open(settings)
+    results = run_eval(s, settings, qs)
+    previous = save(results, results_dir)
+    diff = compare(results, previous)
+    if json_out:
+        print_json({**{k: v for k, v in results.items() if k != "rows"}, "previous": {m: p for m, (p, _) in diff.items()},
+                    "rows": results["rows"]})
+        return
+    t = Table(title=f"govqa eval · {results['questions']} questions")
+    t.add_column("metric")
+    t.add_column("now", justify="right")
+    t.add_column("previous", justify="right")
+    for m in METRICS:
+        prev = diff.get(m, (None, None))[0]
+        t.add_row(m, str(results.get(m)), "" if prev is None else str(prev))
+    for kind, acc in results["accuracy_by_kind"].items():
+        t.add_row(f"accuracy[{kind}]", str(acc), "")
+    console.print(t)
+    wrong = [r for r in results["rows"] if not r["correct"]]
+    for r in wrong:
+        console.print(f"[red]✗[/red] {r['id']} {r['question']} → {r['answer'][:80]}", highlight=False)
+
+
 def main() -> None:
     if not os.environ.get("GOVQA_DEBUG"):
         warnings.filterwarnings("ignore")

@@ -222,6 +222,11 @@ class Store:
                                  start=r[6], end=r[7], text=r[8])
         return out
 
+    def section_at(self, doc_id: str, start: int) -> str:
+        row = self.db.execute('SELECT section FROM chunks WHERE doc_id=? AND start<=? AND "end">? ORDER BY ord LIMIT 1',
+                              (doc_id, start, start)).fetchone()
+        return row[0] if row else ""
+
     def term_weights(self, terms: list[str]) -> dict[str, float]:
         """IDF-style weights over chunks: a term found everywhere (案件, 办理) says little about a sentence."""
         import math
@@ -277,6 +282,9 @@ class Store:
         self.db.commit()
         if todo:
             self._write(todo, known, progress)
+            from .facts import refresh_facts
+
+            refresh_facts(self, [p.doc.doc_id for p in todo])
             for p in todo:
                 (report.updated if p.doc.doc_id in known else report.added).append(p.doc.doc_id)
                 report.chunks += len(p.chunks)
@@ -375,6 +383,9 @@ class Store:
                 self.collection.delete(ids=ids)
             self._bump_generation()
         self._bm25 = None
+        from .facts import refresh_facts
+
+        refresh_facts(self, doc_ids)
         return doc_ids
 
     # ---- lexical index ---------------------------------------------------------------------------

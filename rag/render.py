@@ -37,3 +37,50 @@ def hits_view(hits) -> list:
         out.append(Text(body[:400] + ("…" if len(body) > 400 else "")))
         out.append(Text(""))
     return out
+
+
+def _highlight_numbers(text: str, style: str = "bold yellow") -> Text:
+    import re
+
+    t = Text(text)
+    for m in re.finditer(r"\d+(?:[.,]\d+)*\s*(?:%|％|万万元|万元|亿元|元|件|个|起|项|次|人次|人)?", text):
+        t.stylize(style, m.start(), m.end())
+    return t
+
+
+def answer_view(a) -> list:
+    """An answer for people: the answer, then its numbered citations with the quote highlighted."""
+    out = []
+    style = "bold red" if a.refused else "bold"
+    out.append(Text(a.answer, style=style))
+    if a.citations:
+        out.append(Text(""))
+    for c in a.citations:
+        head = Text(f"[{c.n}] ", style="bold cyan")
+        head.append(f"{c.agency} {c.year or ''}", style="bold")
+        if c.section:
+            head.append(f" · {c.section}", style="dim")
+        head.append(f"  ({c.doc_id} {c.start}-{c.end})", style="dim")
+        out.append(head)
+        q = Text("    “", style="green")
+        q.append_text(_highlight_numbers(c.quote.strip().replace("\n", " ")))
+        q.append("”", style="green")
+        out.append(q)
+    meta = f"mode: {a.mode}"
+    if a.usage:
+        meta += f" · tokens: {a.usage.get('total_tokens', 0)}"
+    out.append(Text(meta, style="dim"))
+    return out
+
+
+def citation_detail(c, original: str) -> list:
+    """/sources: the citation's surroundings in the original, the quoted span marked."""
+    lo = max(0, original.rfind("\n", 0, max(0, c.start - 200)) + 1)
+    hi = original.find("\n", min(len(original), c.end + 200))
+    hi = len(original) if hi < 0 else hi
+    t = Text()
+    t.append(original[lo:c.start])
+    t.append(original[c.start:c.end], style="bold reverse")
+    t.append(original[c.end:hi])
+    head = Text(f"[{c.n}] {c.agency} {c.year or ''} · {c.section}  {c.source} [{c.start}:{c.end}]", style="bold cyan")
+    return [head, t, Text("")]
