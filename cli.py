@@ -179,6 +179,9 @@ def extract(doc_ids: Optional[List[str]] = typer.Argument(None, help="doc ids (d
             workers: int = typer.Option(4, "--workers", help="concurrent LLM calls"),
             engine: Optional[str] = typer.Option(None, "--engine", help="rules | llm (default: llm when an endpoint is set)"),
             model: Optional[str] = typer.Option(None, "--model"),
+            batch_api: bool = typer.Option(False, "--batch-api", help="submit as an OpenAI Batch API job instead"),
+            batch_status: Optional[str] = typer.Option(None, "--batch-status", help="show a Batch API job's status"),
+            batch_collect: Optional[str] = typer.Option(None, "--batch-collect", help="collect a finished Batch API job, then export"),
             store: Optional[Path] = StoreOpt):
     """Fill a schema of fields for every report, each value with its evidence quote."""
     from rag.batch import run_batch
@@ -197,6 +200,25 @@ def extract(doc_ids: Optional[List[str]] = typer.Argument(None, help="doc ids (d
         raise GovqaError(f"unknown engine '{engine}' (rules or llm)")
     s = _open(settings)
     ids = [d.doc_id for d in s.docs()] if all_docs or not doc_ids else list(doc_ids)
+    if batch_api or batch_status or batch_collect:
+        from rag import batch_api as bapi
+
+        if not settings.llm_enabled:
+            raise GovqaError("the Batch API needs an endpoint (OPENAI_API_KEY)")
+        if batch_status:
+            b = bapi.poll(settings, batch_status)
+            err_console.print(f"batch {b.id}: {b.status}", highlight=False)
+            return
+        if batch_api:
+            req = Path(s.path) / f"batch-{sch.hash}.jsonl"
+            bid = bapi.submit(s, ids, sch, settings, model, req)
+            err_console.print(f"submitted batch {bid} ({len(ids)} reports, requests in {req}); "
+                              f"collect with: govqa extract --batch-collect {bid}", highlight=False)
+            return
+        got = bapi.collect(s, sch, settings, batch_collect)
+        err_console.print(f"collected {len(got['done'])}, failed {len(got['failed'])}, tokens {got['tokens']}",
+                          highlight=False)
+        engine, model = "llm", model or _batch_model(s, batch_collect)
     summary = run_batch(s, ids, sch, settings, engine=engine, model=model, workers=workers,
                         progress=_progress_factory("extracting")())
     text = write(summary.results, sch, fmt, out)
@@ -214,6 +236,11 @@ def extract(doc_ids: Optional[List[str]] = typer.Argument(None, help="doc ids (d
     err_console.print(line + (f"; written to {out}" if out else ""), highlight=False)
     if summary.failed and not summary.results:
         raise typer.Exit(1)
+
+
+def _batch_model(store, batch_id: str) -> str:
+    row = store.db.execute("SELECT model FROM batch_jobs WHERE batch_id=?", (batch_id,)).fetchone()
+    return row[0] if row else ""
 
 
 @app.command()

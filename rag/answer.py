@@ -57,12 +57,23 @@ class Scope:
 
 
 def _places_in(question: str) -> list[str]:
+    """Place names the question uses as a subject ("杭州市", "长沙市交通运输局"), not as an adjective
+    ("“枫桥式”执法站所")."""
     import jieba.posseg as pseg
 
     from .textproc import _jieba
 
     _jieba()
-    return [w.word for w in pseg.cut(fold(question)) if w.flag == "ns" and w.word not in GENERIC_PLACES]
+    q = fold(question)
+    out, pos = [], 0
+    for w in pseg.cut(q):
+        nxt = q[pos + len(w.word): pos + len(w.word) + 5]
+        pos += len(w.word)
+        if w.flag != "ns" or w.word in GENERIC_PLACES:
+            continue
+        if w.word[-1] in "省市区县州旗" or re.match(r"(?:交通运输|[省市区县]|局|委|厅|政府)", nxt):
+            out.append(w.word)
+    return out
 
 
 def scope_question(store: Store, question: str, agency: str | None = None, year: int | None = None,
@@ -324,6 +335,36 @@ def llm_answer(store: Store, question: str, scope: Scope, settings: Settings, k:
     return result
 
 
+# --- questions across reports, outside the schema ------------------------------------------------
+
+_SET_WORDS = re.compile(r"^(?:请问)?(?:有)?(?:哪些|哪个|哪几个|哪几家|哪家)(?:单位|部门|报告|地方|局)?(?:的报告|在报告中|报告中)?(?:的|在|中)?")
+
+
+def per_report_answer(store: Store, question: str, settings: Settings, mode: str, k: int = 8,
+                      model: str | None = None) -> Answer:
+    """'哪些单位…' about something no schema field covers: ask each report on its own, keep those that say so."""
+    core = _SET_WORDS.sub("", fold(question)).strip() or question
+    lines, cites, notes = [], [], []
+    usage: dict = {}
+    for d in store.docs():
+        scope = Scope([d.doc_id], [d])
+        if mode == "llm":
+            a = llm_answer(store, core, scope, settings, k, model)
+            usage = {key: usage.get(key, 0) + a.usage.get(key, 0) for key in a.usage}
+        else:
+            a = evidence_answer(store, core, scope, k)
+        if a.refused or not a.citations:
+            continue
+        c = a.citations[0]
+        c.n = len(cites) + 1
+        cites.append(c)
+        lines.append(f"{c.n}. {d.agency}（{d.year}年）：{c.quote.strip()}[{c.n}]")
+    notes.append(f"逐份检查了{len(store.docs())}份报告。")
+    if not cites:
+        return Answer(question, "没有报告提到这一点。", True, mode, notes=notes)
+    return Answer(question, "\n".join(lines), False, mode, cites, usage, notes)
+
+
 # --- entry point ----------------------------------------------------------------------------------
 
 def ask(store: Store, question: str, settings: Settings, k: int = 8, agency: str | None = None,
@@ -335,11 +376,13 @@ def ask(store: Store, question: str, settings: Settings, k: int = 8, agency: str
         raise GovqaError("empty question")
     mode = mode or ("llm" if settings.llm_enabled else "evidence")
     if agency is None and year is None:
-        from .facts import answer_aggregate
+        from .facts import answer_aggregate, is_set_question
 
         agg = answer_aggregate(store, question)
         if agg is not None:
             return agg
+        if is_set_question(store, question):
+            return per_report_answer(store, question, settings, mode, k, model)
     scope = scope_question(store, question, agency, year)
     if scope.refusal:
         return Answer(question, scope.refusal, True, mode)

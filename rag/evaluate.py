@@ -52,7 +52,7 @@ def run_eval(store: Store, settings: Settings, questions: list[dict], k: int = 5
             correct = a.refused
         else:
             correct = (not a.refused and all(fold(x) in blob for x in q.get("answer_contains", []))
-                       and (not q.get("doc_ids") or set(q["doc_ids"]) <= cited_docs))
+                       and (not q.get("doc_ids") or bool(set(q["doc_ids"]) & cited_docs)))
         rank = None if q.get("refuse") else _retrieval_rank(store, q, k)
         rows.append({"id": q["id"], "kind": q.get("kind", ""), "question": q["question"], "correct": correct,
                      "refused": a.refused, "should_refuse": bool(q.get("refuse")), "citations_exact": exact,

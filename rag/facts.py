@@ -161,6 +161,16 @@ def match_field(schema: Schema, question: str) -> SchemaField | None:
     return None
 
 
+_SET_Q = re.compile(r"哪些|哪几|哪家|哪个单位|哪个部门|哪个地方|有几个单位|多少个单位")
+
+
+def is_set_question(store, question: str) -> bool:
+    """'哪些单位…' with no particular report named: the answer is a set of reports."""
+    from .retrieve import named_docs
+
+    return bool(_SET_Q.search(fold(question))) and not named_docs(question, store.docs())
+
+
 def answer_aggregate(store, question: str):
     """An Answer for questions about sets, rankings and counts across reports; None for other questions."""
     from .answer import Answer, Citation

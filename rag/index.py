@@ -247,8 +247,7 @@ class Store:
         return [rows[i] for i in ids]
 
     # ---- writing -------------------------------------------------------------------------------
-    def ingest(self, paths: list[Path], progress: Callable[[int, int], None] | None = None,
-               on_skip_error: bool = False) -> IngestReport:
+    def ingest(self, paths: list[Path], progress: Callable[[int, int], None] | None = None) -> IngestReport:
         """Add or refresh reports. Files named explicitly must be valid (else nothing is written);
         bad files found inside folders are skipped with a warning."""
         t0 = time.perf_counter()
@@ -275,7 +274,7 @@ class Store:
                     continue
                 todo.append(prepare(doc, self.settings.chunk_tokens, self.settings.min_chunk_tokens))
             except GovqaError as e:
-                if f.resolve() in explicit and not on_skip_error:
+                if f.resolve() in explicit:
                     self.db.rollback()
                     raise
                 report.errors.append(str(e))
@@ -320,16 +319,16 @@ class Store:
                                metadatas=[_chroma_meta(p.meta, c) for p, c in part])
                     added.extend(ids)
                 self._bump_generation()
-        except GovqaError:
-            raise
-        except Exception as e:
+        except BaseException as e:  # Ctrl-C included: the store must not be left half-written
             # SQLite rolled back; take out the vectors we managed to add so the two stay in step.
             if added:
                 try:
                     col.delete(ids=added)
                 except Exception:
                     pass
-            raise GovqaError(f"indexing failed, store left as it was: {e}") from None
+            if isinstance(e, Exception) and not isinstance(e, GovqaError):
+                raise GovqaError(f"indexing failed, store left as it was: {e}") from None
+            raise
         self._bm25 = None
 
     def _embed(self, texts: list[str], progress) -> np.ndarray:

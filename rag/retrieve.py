@@ -140,6 +140,19 @@ def _dense(store: Store, q: str, n: int, allowed: list[str] | None) -> list[str]
     return res["ids"][0]
 
 
+_DOC_COLUMN: dict[int, np.ndarray] = {}
+
+
+def _doc_column(ids: list[str]) -> np.ndarray:
+    """The doc id of every BM25 row, computed once per index (filters are then one vectorised compare)."""
+    key = id(ids)
+    col = _DOC_COLUMN.get(key)
+    if col is None or len(col) != len(ids):
+        _DOC_COLUMN.clear()
+        col = _DOC_COLUMN[key] = np.array([c.rsplit(":", 1)[0] for c in ids], dtype=object)
+    return col
+
+
 def _lexical(store: Store, q: str, n: int, allowed: list[str] | None) -> list[str]:
     retriever, ids = store.bm25()
     if not ids:
@@ -149,7 +162,6 @@ def _lexical(store: Store, q: str, n: int, allowed: list[str] | None) -> list[st
         return []
     mask = None
     if allowed is not None:
-        allowed_set = set(allowed)
-        mask = np.array([1.0 if cid.rsplit(":", 1)[0] in allowed_set else 0.0 for cid in ids], dtype=np.float32)
+        mask = np.isin(_doc_column(ids), np.array(allowed, dtype=object)).astype(np.float32)
     res, scores = retriever.retrieve([tokens], k=min(n, len(ids)), show_progress=False, weight_mask=mask)
     return [ids[i] for i, s in zip(res[0], scores[0]) if s > 0]
