@@ -128,7 +128,8 @@ def _merge_small(segs: list[_Segment], text: str, min_tokens: int) -> list[_Segm
     for seg in segs:
         prev = out[-1] if out else None
         if prev is not None and small(prev) and prev.vend == seg.vstart:
-            if prev.heading_only and seg.path[: len(prev.path)] == prev.path:
+            if (prev.heading_only or not prev.path) and seg.path[: len(prev.path)] == prev.path:
+                # a heading joins its first child, and a short preamble (title, letterhead) the first section
                 out[-1] = _Segment(seg.path, prev.vstart, seg.vend, seg.heading_only)
                 continue
             if len(_common(prev.path, seg.path)) >= len(prev.path) - 1:

@@ -90,7 +90,11 @@ def prepare(doc: Document, chunk_tokens: int = 320, min_tokens: int = 40) -> Pre
     if not view.text.strip():
         raise GovqaError(f"{doc.source}: no report text left after removing page boilerplate")
     meta = extract_metadata(doc.text)
-    return Prepared(doc, meta.as_dict(), chunk_view(doc.doc_id, view, chunk_tokens, min_tokens))
+    chunks = chunk_view(doc.doc_id, view, chunk_tokens, min_tokens)
+    for c in chunks:
+        # ids are per file version, so a replacement can add its vectors before the old ones go
+        c.chunk_id = f"{c.chunk_id}@{doc.sha256[:10]}"
+    return Prepared(doc, meta.as_dict(), chunks)
 
 
 def embed_text(section: str, text: str) -> str:
@@ -299,7 +303,15 @@ class Store:
         col = self.collection
         added: list[str] = []
         try:
-            with self.db:  # one transaction: all reports land, or none
+            # new vectors first (fresh ids), then the SQLite swap in one transaction, then the old vectors go:
+            # an interruption anywhere leaves the previous version whole
+            for i in range(0, len(new_chunks), 1000):
+                part = new_chunks[i:i + 1000]
+                ids = [c.chunk_id for _, c in part]
+                col.upsert(ids=ids, embeddings=vectors[i:i + 1000],
+                           metadatas=[_chroma_meta(p.meta, c) for p, c in part])
+                added.extend(ids)
+            with self.db:
                 for p in todo:
                     d = p.doc
                     self.db.execute("DELETE FROM chunks WHERE doc_id=?", (d.doc_id,))
@@ -310,17 +322,8 @@ class Store:
                         'INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?)',
                         [(c.chunk_id, c.doc_id, c.ord, c.section, c.vstart, c.vend, c.start, c.end, c.text,
                           " ".join(tokenize(embed_text(c.section, c.text)))) for c in p.chunks])
-                if old_ids:
-                    col.delete(ids=old_ids)
-                for i in range(0, len(new_chunks), 1000):
-                    part = new_chunks[i:i + 1000]
-                    ids = [c.chunk_id for _, c in part]
-                    col.upsert(ids=ids, embeddings=vectors[i:i + 1000],
-                               metadatas=[_chroma_meta(p.meta, c) for p, c in part])
-                    added.extend(ids)
                 self._bump_generation()
         except BaseException as e:  # Ctrl-C included: the store must not be left half-written
-            # SQLite rolled back; take out the vectors we managed to add so the two stay in step.
             if added:
                 try:
                     col.delete(ids=added)
@@ -329,6 +332,9 @@ class Store:
             if isinstance(e, Exception) and not isinstance(e, GovqaError):
                 raise GovqaError(f"indexing failed, store left as it was: {e}") from None
             raise
+        stale = [i for i in old_ids if i not in set(added)]
+        if stale:
+            col.delete(ids=stale)  # orphans, if this fails, are never returned: hits resolve through SQLite
         self._bm25 = None
 
     def _embed(self, texts: list[str], progress) -> np.ndarray:
