@@ -318,7 +318,9 @@ def main() -> None:
     if not os.environ.get("GOVQA_DEBUG"):
         warnings.filterwarnings("ignore")
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)
+        if isinstance(rc, int) and rc:
+            sys.exit(rc)
     except GovqaError as e:
         print(f"govqa: error: {e}", file=sys.stderr)
         sys.exit(1)

@@ -73,7 +73,8 @@ def _segments(view: View) -> list[_Segment]:
     return [s for s in segs if text[s.vstart:s.vend].strip()]
 
 
-_NUM_UNIT_TAIL = re.compile(r"[\d.,%]$")
+# A cut by length keeps clear of numbers: units run up to a few characters ("1.2万平方米", "86.4公里").
+_NEAR_NUMBER = re.compile(r"\d[^\d]{0,3}$")
 
 
 def _split_long(text: str, a: int, b: int, budget: int) -> list[tuple[int, int]]:
@@ -92,7 +93,7 @@ def _split_long(text: str, a: int, b: int, budget: int) -> list[tuple[int, int]]
         # A clause still over budget: cut by length, never between a number and its unit.
         while count_tokens(text[cur:e]) > budget:
             cut = cur + max(budget // 2, 1)
-            while cut < e and (_NUM_UNIT_TAIL.search(text[cur:cut]) or text[cut] in "万亿千百元件个起项次人%"):
+            while cut < e and (_NEAR_NUMBER.search(text[cur:cut]) or text[cut].isdigit() or text[cut] in ".%"):
                 cut += 1
             pieces.append((cur, cut))
             cur = cut
@@ -132,11 +133,12 @@ def _merge_small(segs: list[_Segment], text: str, min_tokens: int) -> list[_Segm
                 # a heading joins its first child, and a short preamble (title, letterhead) the first section
                 out[-1] = _Segment(seg.path, prev.vstart, seg.vend, seg.heading_only)
                 continue
-            if len(_common(prev.path, seg.path)) >= len(prev.path) - 1:
+            # tiny siblings share a parent; top-level sections ("二、存在问题") stay chunks of their own
+            if len(prev.path) >= 2 and len(_common(prev.path, seg.path)) >= len(prev.path) - 1:
                 out[-1] = _Segment(_common(prev.path, seg.path), prev.vstart, seg.vend, False)
                 continue
         if prev is not None and small(seg) and not seg.heading_only and prev.vend == seg.vstart \
-                and len(_common(prev.path, seg.path)) >= len(seg.path) - 1:
+                and len(seg.path) >= 2 and len(_common(prev.path, seg.path)) >= len(seg.path) - 1:
             out[-1] = _Segment(_common(prev.path, seg.path), prev.vstart, seg.vend, False)
             continue
         out.append(seg)

@@ -170,7 +170,11 @@ def clean(original: str) -> View:
 
 
 def _keeps_break(prev: str, line: str) -> bool:
-    if prev[-1] in _TERMINAL or heading_level(line) is not None or heading_level(prev) is not None:
+    if prev[-1] in _TERMINAL or heading_level(line) is not None:
+        return True
+    # A heading line ends its line; a paragraph that merely starts with a heading marker can still be
+    # broken mid-sentence by the page ("(一)…理解能力\n\n和执行能力").
+    if heading_level(prev) is not None and len(prev) <= 40:
         return True
     # Short lines and unpunctuated ones are titles, letterheads and header cells, not paragraphs
     # broken by the page (those run long and carry commas).

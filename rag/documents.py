@@ -26,7 +26,10 @@ def decode_bytes(data: bytes, name: str) -> tuple[str, str]:
         raise GovqaError(f"{name}: empty file")
     for bom, enc in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
         if data.startswith(bom):
-            return data.decode(enc), enc
+            try:
+                return data.decode(enc), enc
+            except UnicodeDecodeError:
+                raise GovqaError(f"{name}: starts with a {enc.upper()} byte-order mark but is not valid {enc.upper()}") from None
     if b"\x00" in data:
         raise GovqaError(f"{name}: binary file, not a text report")
     for enc in ("utf-8", "gb18030"):

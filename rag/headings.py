@@ -13,7 +13,8 @@ HEADING_PATTERNS: list[tuple[int, re.Pattern]] = [
     (1, re.compile(rf"^(?:第{CN_NUM}[部分章节篇]+|{CN_NUM}、)")),
     (2, re.compile(rf"^\({CN_NUM}\)")),
     # "1." but not "3.5万元" or "11.5.14.2的…": a digit after the dot means a number, not a heading.
-    (3, re.compile(r"^\d{1,2}(?:、|\.(?!\d)|\s)")),
+    # "1 加强…" counts, "12 件行政处罚案件…" and "5 万元…" (numbers written with spaces) do not.
+    (3, re.compile(r"^\d{1,2}(?:、|\.(?!\d)|\s(?![\s\d.%]|[万亿千百元件个起项次人名家条份台辆户场期吨米里]))")),
     (4, re.compile(r"^\(\d{1,2}\)")),
     (5, re.compile(rf"^(?:{CN_NUM}是(?!否)|[①-⑳])")),
 ]

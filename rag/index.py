@@ -105,8 +105,17 @@ def embed_text(section: str, text: str) -> str:
 class ChromaEmbeddingFunction:
     """Our embedder in Chroma's shape, so Chroma never falls back to its downloading default."""
 
-    def __init__(self, embedder) -> None:
-        self._e = embedder
+    def __init__(self, spec: str, embedder=None) -> None:
+        self._spec = spec
+        self._embedder = embedder
+
+    @property
+    def _e(self):
+        if self._embedder is None:  # rebuilt by Chroma from its config: load only if actually used
+            from .embeddings import get_embedder
+
+            self._embedder = get_embedder(self._spec)
+        return self._embedder
 
     def __call__(self, input):  # noqa: A002 - Chroma's protocol names it so
         return [v for v in self._e.embed_passages(list(input))]
@@ -119,11 +128,11 @@ class ChromaEmbeddingFunction:
         return "govqa"
 
     def get_config(self) -> dict:
-        return {"embedder": self._e.name}
+        return {"embedder_spec": self._spec}
 
     @staticmethod
-    def build_from_config(config):  # pragma: no cover - we always pass the function ourselves
-        raise GovqaError("open the store through govqa so it can supply its embedder")
+    def build_from_config(config):
+        return ChromaEmbeddingFunction(config.get("embedder_spec") or DEFAULT_EMBEDDER)
 
     def is_legacy(self) -> bool:
         return False
@@ -185,10 +194,12 @@ class Store:
             import chromadb
             from chromadb.config import Settings as ChromaSettings
 
+            _register_with_chroma()
+
             client = chromadb.PersistentClient(path=str(self.path / "chroma"),
                                                settings=ChromaSettings(anonymized_telemetry=False))
             self._collection = client.get_or_create_collection(
-                COLLECTION, embedding_function=ChromaEmbeddingFunction(self.embedder),
+                COLLECTION, embedding_function=ChromaEmbeddingFunction(self.embedder_spec, self._embedder),
                 metadata={"hnsw:space": "cosine"})
             self._client = client
         return self._collection
@@ -351,9 +362,13 @@ class Store:
 
     def _ensure_embedder(self, progress) -> bool:
         """A store is built by one embedder; asking for another re-embeds every chunk instead of mixing."""
+        if self._meta("embedder_spec") == self.embedder_spec and self._meta("embedder"):
+            return False  # decided without loading the model: an unchanged re-ingest stays instant
         recorded = self._meta("embedder")
         want = self.embedder.name
         if recorded == want:
+            self._set_meta("embedder_spec", self.embedder_spec)
+            self.db.commit()
             return False
         if recorded is None or self.is_empty():
             self._set_meta("embedder", want)
@@ -427,6 +442,22 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+
+
+_REGISTERED = False
+
+
+def _register_with_chroma() -> None:
+    """Chroma rebuilds a collection's embedding function by name when it opens one: tell it ours."""
+    global _REGISTERED
+    if not _REGISTERED:
+        from chromadb.utils.embedding_functions import register_embedding_function
+
+        try:
+            register_embedding_function(ChromaEmbeddingFunction)
+        except ValueError:
+            pass  # already registered in this process
+        _REGISTERED = True
 
 
 def _chroma_meta(meta: dict, c: Chunk) -> dict:

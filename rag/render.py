@@ -9,7 +9,8 @@ from rich.table import Table
 from rich.text import Text
 
 console = Console()
-err_console = Console(stderr=True)
+# soft_wrap: a warning naming a file stays on one line even when stderr is not a terminal
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def print_json(obj) -> None:

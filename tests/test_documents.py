@@ -58,7 +58,7 @@ def test_decode_gbk(codec):
 
 def test_decode_utf16_with_bom():
     text, enc = decode_bytes(TINY.encode("utf-16"), "r.txt")
-    assert text == TINY
+    assert text == TINY and enc == "utf-16"
 
 
 @pytest.mark.parametrize("doc_id", [S000, S001, S002, S003, S004])
@@ -100,9 +100,6 @@ def test_decode_unreadable(data):
         decode_bytes(data, "g.txt")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: documents.decode_bytes decodes BOM-prefixed data without catching "
-                                       "UnicodeDecodeError, so a GBK file saved with a UTF-8 BOM (or a truncated "
-                                       "UTF-16 file) raises a raw UnicodeDecodeError instead of a GovqaError")
 @pytest.mark.parametrize("data", [codecs.BOM_UTF8 + TINY.encode("gbk"),
                                   TINY.encode("utf-16")[:-1]], ids=["utf8-bom+gbk", "utf16-truncated"])
 def test_decode_bad_bytes_after_bom_is_a_user_error(data):
