@@ -53,6 +53,11 @@ def _open(settings):
     from rag.render import err_console
 
     store = Store(settings)
+    if store.outdated:
+        from rag.render import err_console as ec
+
+        ec.print("[dim]This store was built by an older govqa: rebuilding it from the stored reports (once).[/dim]")
+        store.rebuild(_progress_factory("re-embedding")())
     if store.is_empty():
         err_console.print("[dim]The store is empty: indexing the 5 bundled sample reports first (once).[/dim]")
         store.close()
@@ -61,14 +66,19 @@ def _open(settings):
 
 
 @app.command()
-def ingest(paths: List[Path] = typer.Argument(..., help="report files or folders (searched recursively)"),
+def ingest(paths: Optional[List[Path]] = typer.Argument(None, help="report files or folders (searched recursively)"),
+           rebuild: bool = typer.Option(False, "--rebuild", help="also re-chunk and re-embed every stored report"),
            store: Optional[Path] = StoreOpt, embedder: Optional[str] = EmbedOpt, json_out: bool = JsonOpt):
     """Add or refresh reports in the index (unchanged files are skipped)."""
     from rag.index import Store
     from rag.render import console, err_console, print_json
 
+    if not paths and not rebuild:
+        raise GovqaError("name report files or folders to ingest (or --rebuild)")
     s = Store(_settings(store, embedder))
-    report = s.ingest(paths, progress=_progress_factory("embedding")())
+    if rebuild:
+        s.rebuild(_progress_factory("re-embedding")())
+    report = s.ingest(paths or [], progress=_progress_factory("embedding")())
     for w in report.warnings + report.errors:
         err_console.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
     if json_out:

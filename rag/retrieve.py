@@ -135,22 +135,19 @@ def _dense(store: Store, q: str, n: int, allowed: list[str] | None) -> list[str]
     where = None
     if allowed is not None:
         where = {"doc_id": allowed[0]} if len(allowed) == 1 else {"doc_id": {"$in": allowed}}
-    vec = store.embedder.embed_query(q)
+    vec = store.query_vector(q)
     res = col.query(query_embeddings=[vec.tolist()], n_results=min(n, total), where=where, include=[])
     return res["ids"][0]
 
 
-_DOC_COLUMN: dict[int, np.ndarray] = {}
-
-
-def _doc_column(ids: list[str]) -> np.ndarray:
-    """The doc id of every BM25 row, computed once per index (filters are then one vectorised compare)."""
-    key = id(ids)
-    col = _DOC_COLUMN.get(key)
-    if col is None or len(col) != len(ids):
-        _DOC_COLUMN.clear()
-        col = _DOC_COLUMN[key] = np.array([c.rsplit(":", 1)[0] for c in ids], dtype=object)
-    return col
+def _doc_column(store: Store, ids: list[str]) -> np.ndarray:
+    """The doc id of every BM25 row, computed once per index version (filters are then one vectorised
+    compare). Keyed by the list object itself, which Store.bm25 replaces whenever the index changes."""
+    cached = getattr(store, "_doc_column", None)
+    if cached is None or cached[0] is not ids:
+        cached = (ids, np.array([c.rsplit(":", 1)[0] for c in ids], dtype=object))
+        store._doc_column = cached
+    return cached[1]
 
 
 def _lexical(store: Store, q: str, n: int, allowed: list[str] | None) -> list[str]:
@@ -162,6 +159,6 @@ def _lexical(store: Store, q: str, n: int, allowed: list[str] | None) -> list[st
         return []
     mask = None
     if allowed is not None:
-        mask = np.isin(_doc_column(ids), np.array(allowed, dtype=object)).astype(np.float32)
+        mask = np.isin(_doc_column(store, ids), np.array(allowed, dtype=object)).astype(np.float32)
     res, scores = retriever.retrieve([tokens], k=min(n, len(ids)), show_progress=False, weight_mask=mask)
     return [ids[i] for i, s in zip(res[0], scores[0]) if s > 0]

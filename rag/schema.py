@@ -29,11 +29,22 @@ class Cues(BaseModel):
     @classmethod
     def _regexes(cls, v: list[str]) -> list[str]:
         for p in v:
-            try:
-                re.compile(p)
-            except re.error as e:
-                raise ValueError(f"bad regex {p!r}: {e}") from None
+            _check_regex(p)
         return v
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern(cls, v: str | None) -> str | None:
+        if v is not None:
+            _check_regex(v)
+        return v
+
+
+def _check_regex(p: str) -> None:
+    try:
+        re.compile(p)
+    except re.error as e:
+        raise ValueError(f"bad regex {p!r}: {e}") from None
 
 
 class SchemaField(BaseModel):

@@ -250,3 +250,17 @@ def test_injected_instruction_is_data(injected_store, question, want):
     assert want in numbers_in(a.answer)
     assert all("忽略以上指令" not in c.quote for c in a.citations)
     check_contract(a.as_json(), store.original)
+
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: rag/evidence.py COUNT_UNITS has no 位, so in the cited sentence '…聘请两位律师作为我局法律顾问…局法制处1名同志"
+    "通过国家司法考试…' the answer clause chosen for '哈尔滨市交通运输局聘请了几位律师作为法律顾问？' is "
+    "'局法制处1名同志通过国家司法考试' (a count in 名) instead of '聘请两位律师作为我局法律顾问'"))
+def test_count_written_in_chinese_numerals(qa):
+    a = qa("哈尔滨市交通运输局聘请了几位律师作为法律顾问？")
+    assert not a.refused
+    assert {c.doc_id for c in a.citations} == {S001}
+    assert any("两位律师" in c.quote for c in a.citations)
+    assert "两位律师" in a.answer, a.answer
+    assert "1名同志" not in a.answer
