@@ -253,10 +253,6 @@ def test_injected_instruction_is_data(injected_store, question, want):
 
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: rag/evidence.py COUNT_UNITS has no 位, so in the cited sentence '…聘请两位律师作为我局法律顾问…局法制处1名同志"
-    "通过国家司法考试…' the answer clause chosen for '哈尔滨市交通运输局聘请了几位律师作为法律顾问？' is "
-    "'局法制处1名同志通过国家司法考试' (a count in 名) instead of '聘请两位律师作为我局法律顾问'"))
 def test_count_written_in_chinese_numerals(qa):
     a = qa("哈尔滨市交通运输局聘请了几位律师作为法律顾问？")
     assert not a.refused

@@ -197,10 +197,6 @@ def test_sources_out_of_range_and_unknown_command(sample_store_path):
     assert "/sources" in out and "/exit" in out
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: rag/chat.py handle() passes the list returned by render.citation_detail() to console.print() as one "
-    "object, so /sources shows the Python repr of rich Text objects ([<text '…' [Span(…, 'bold reverse')] ''>, …]) "
-    "with literal \\n / \\xa0 escapes, instead of the rendered context with the quote highlighted"))
 def test_sources_renders_text_not_python_repr(sample_store_path):
     out = _recorded_handle(sample_store_path, ["/sources 1"])
     assert "查处各类非法营运案件152件" in out

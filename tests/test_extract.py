@@ -141,10 +141,6 @@ def test_court_rate_stated_as_a_result(tmp_path, body, want, quote_has):
     assert "持证率" not in fv.evidence["quote"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: rag/extract.py rule_field only ranks a value found in a plan section (PLAN_SECTION: 下一步/计划/打算) "
-    "below others; when the goal is the only mention it is still returned as the result, so "
-    "'二、下一步工作打算 … 推动行政机关负责人出庭应诉率达100%' gives court_appearance_rate=100 instead of null"))
 @pytest.mark.parametrize("body", [
     "二、下一步工作打算\n推动行政机关负责人出庭应诉率达100%。\n",
     "二、2024年工作计划\n（一）提高应诉水平。行政机关负责人出庭率达到100%。\n",
@@ -209,9 +205,6 @@ BAD_PATTERN = ("name: x\nfields:\n  - key: t\n    label: T\n    type: text\n    
                "      keywords: [培训]\n      pattern: \"(unclosed\"\n")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: rag/schema.py Cues validates `exclude` regexes but not `pattern`: a schema with pattern '(unclosed' "
-    "loads without error and every report then fails at extraction with 'error: missing ), unterminated subpattern'"))
 def test_bad_pattern_regex_is_a_clear_error(tmp_path):
     path = tmp_path / "bad_pattern.yaml"
     path.write_text(BAD_PATTERN, encoding="utf-8")
@@ -219,10 +212,6 @@ def test_bad_pattern_regex_is_a_clear_error(tmp_path):
         load_schema(path)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: `govqa extract --schema` with an invalid cues.pattern regex is accepted (rag/schema.py Cues has no "
-    "validator for `pattern`): instead of one 'govqa: error: …' line naming the schema, every report fails with "
-    "'failed <doc>: error: missing ), unterminated subpattern at position 0'"))
 def test_cli_extract_with_bad_pattern(cli, tmp_path, sample_store_path):
     path = tmp_path / "bad_pattern.yaml"
     path.write_text(BAD_PATTERN, encoding="utf-8")
@@ -401,10 +390,6 @@ def test_double_wan_typo_in_sample_is_noted(sample_extractions):
     assert "万万元" in fv.note
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: rag/extract.py rule_field for text fields takes the earliest sentence holding the keyword, including "
-    "bare section headings: legal_advisers for 001 is '(二)建立法律顾问队伍' (and '3.落实法律顾问制度' for 000) "
-    "instead of the sentence '聘请两位律师作为我局法律顾问'"))
 def test_legal_advisers_is_a_statement_not_a_heading(sample_extractions):
     fv = sample_extractions[S001][0].values["legal_advisers"]
     assert "两位律师" in fv.evidence["quote"]
