@@ -69,13 +69,12 @@ def handle(line: str, state: ChatState, store: Store, settings: Settings, consol
     standalone = rewrite(state.turns, line, store.docs(), llm)
     if standalone != line:
         console.print(f"[dim]（理解为：{standalone}）[/dim]")
-    streamed = []
-    on_delta = None
-    if llm is not None:
-        def on_delta(t: str) -> None:
-            streamed.append(t)
-            console.print(t, end="", markup=False, highlight=False)
-    result = ask(store, standalone, settings, model=model, on_delta=on_delta)
+    streamed: list[str] = []
+
+    def show(t: str) -> None:
+        streamed.append(t)
+        console.print(t, end="", markup=False, highlight=False)
+    result = ask(store, standalone, settings, model=model, on_delta=show if llm is not None else None)
     result.question, result.standalone = line, standalone
     if streamed:
         console.print()

@@ -11,13 +11,8 @@ import pytest
 from rag.chunking import chunk_view, count_tokens
 from rag.clean import clean, fold, fold_width, is_traditional, sentence_spans
 from rag.headings import heading_level, heading_title
+from tests.conftest import S000, S001, S002, S003, S004, ALL  # noqa: E402
 
-S000 = "000_dd66ffd76b4a3192"
-S001 = "001_6abc9caa6ce6874c"
-S002 = "002_7d80a77d3b41ec6f"
-S003 = "003_7c2a89f2d6290ff3"
-S004 = "004_85ab2a4bf3520aa2"
-ALL = [S000, S001, S002, S003, S004]
 
 _WS = re.compile(r"\s+")
 

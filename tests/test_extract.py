@@ -16,16 +16,11 @@ from rag.evidence import numbers_in
 from rag.extract import rule_extract
 from rag.index import prepare
 from rag.schema import default_schema, load_schema, normalize, parse_number
+from tests.conftest import S000, S001, S002, S003, S004, ALL  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLD = ROOT / "eval" / "gold_extract.jsonl"
 
-S000 = "000_dd66ffd76b4a3192"
-S001 = "001_6abc9caa6ce6874c"
-S002 = "002_7d80a77d3b41ec6f"
-S003 = "003_7c2a89f2d6290ff3"
-S004 = "004_85ab2a4bf3520aa2"
-ALL = [S000, S001, S002, S003, S004]
 
 
 # ---------------------------------------------------------------------------------------------

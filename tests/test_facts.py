@@ -8,13 +8,8 @@ import pytest
 
 from rag.config import load_settings
 from rag.index import Store
+from tests.conftest import S000, S001, S002, S003, S004, ALL  # noqa: E402
 
-S000 = "000_dd66ffd76b4a3192"
-S001 = "001_6abc9caa6ce6874c"
-S002 = "002_7d80a77d3b41ec6f"
-S003 = "003_7c2a89f2d6290ff3"
-S004 = "004_85ab2a4bf3520aa2"
-ALL = [S000, S001, S002, S003, S004]
 AGENCY = {S000: "柯桥区交通运输局", S001: "哈尔滨市交通运输局", S002: "睢县交通运输局", S003: "绍兴市交通运输局",
           S004: "湘乡市交通运输局"}
 

@@ -14,21 +14,9 @@ from rag.config import load_settings
 from rag.documents import load_document
 from rag.index import Store, prepare
 from rag.retrieve import search
+from tests.conftest import S000, S001, S002, S003, S004, ALL, TINY  # noqa: E402
 
-S000 = "000_dd66ffd76b4a3192"
-S001 = "001_6abc9caa6ce6874c"
-S002 = "002_7d80a77d3b41ec6f"
-S003 = "003_7c2a89f2d6290ff3"
-S004 = "004_85ab2a4bf3520aa2"
-ALL = [S000, S001, S002, S003, S004]
 
-TINY = ("青山县交通运输局2023年度法治政府建设工作报告\n"
-        "2023年，青山县交通运输局坚持依法行政，现将有关情况报告如下：\n"
-        "一、主要工作\n"
-        "（一）规范行政执法。全年共办理行政处罚案件45件，罚没收入12.5万元，案卷合格率100%，开展樱桃园道路隐患排查6次。\n"
-        "（二）推进普法宣传。开展“交通法治进企业”活动8场，发放宣传资料1200份，组织执法人员旁听庭审两次。\n"
-        "二、存在问题\n"
-        "执法人员数量不足，信息化水平有待提高，基层执法站所装备仍需加强。\n")
 # the same report, one sentence changed
 TINY_V2 = TINY.replace("开展樱桃园道路隐患排查6次", "开展葡萄园渡口安全检查9次")
 
