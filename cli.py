@@ -317,7 +317,7 @@ def eval_cmd(questions: Path = typer.Option(Path(__file__).resolve().parent / "e
         prev = diff.get(m, (None, None))[0]
         t.add_row(m, str(results.get(m)), "" if prev is None else str(prev))
     for kind, acc in results["accuracy_by_kind"].items():
-        t.add_row(f"accuracy[{kind}]", str(acc), "")
+        t.add_row(f"accuracy · {kind}", str(acc), "")
     console.print(t)
     wrong = [r for r in results["rows"] if not r["correct"]]
     for r in wrong:
