@@ -261,16 +261,18 @@ def align_quote(quote: str, original: str, view: View, near: tuple[int, int] | N
     cands = sentence_spans(vtext, max(0, lo - 200), min(len(vtext), hi + 200)) if near else sentence_spans(vtext)
     best, best_r = None, 0.0
     for s, e in cands:
-        cand = vtext[s:e]
-        m = difflib.SequenceMatcher(None, fq, re.sub(r"\s+", "", cand), autojunk=False)
-        if m.real_quick_ratio() < min_ratio * 0.8:
+        cand = re.sub(r"\s+", "", vtext[s:e])
+        m = difflib.SequenceMatcher(None, fq, cand, autojunk=False)
+        # upper bound of the share of the quote that can match: a short quote of a long sentence is not
+        # penalised for the sentence's length
+        if m.real_quick_ratio() * (len(fq) + len(cand)) / (2 * len(fq)) < min_ratio:
             continue
-        # a quote may be part of a sentence: match on the longest aligned block region
         r = m.ratio()
         if len(fq) < len(cand):
+            # a quote may be part of a sentence: most of it must match, with one solid run, not scattered
             blocks = m.get_matching_blocks()
-            matched = sum(bl.size for bl in blocks)
-            r = max(r, matched / len(fq) if len(cand) < 3 * len(fq) else 0)
+            if max(bl.size for bl in blocks) >= 0.5 * len(fq):
+                r = max(r, sum(bl.size for bl in blocks) / len(fq))
         if r > best_r:
             best, best_r = (s, e), r
     if best and best_r >= min_ratio:

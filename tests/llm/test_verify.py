@@ -145,8 +145,6 @@ def test_one_character_off_quote_realigned(sample_store, three_sources):
     assert not r.refused and r.answer == "查处非法营运案件152件[1]。"
 
 
-@pytest.mark.xfail(strict=True, reason="rag/evidence.align_quote: the real_quick_ratio pre-filter compares a short "
-                   "quote with its whole sentence and skips it before the partial-match scoring can accept it")
 def test_one_character_off_short_quote_realigned(sample_store, three_sources):
     r = verify(sample_store, "查处非法营运案件152件[1]。", {1: ["查处各类非法营运案子152件,罚款121万元"]}, three_sources)
     assert len(r.citations) == 1 and SENTENCE in r.citations[0].quote
