@@ -307,7 +307,7 @@ def verify_answer(store: Store, question: str, answer: str, quotes: dict[int, li
         c = cites[i]
         c.n = new_n
         final.append(c)
-    refused = not text or (not final and bool(_REFUSAL.search(text))) or (bool(_REFUSAL.search(text)) and not final)
+    refused = not text or (not final and bool(_REFUSAL.search(text)))
     if not final and text and not refused:
         # an answer with no surviving evidence is not an answer
         notes.append("dropped answer: no verifiable citation")
