@@ -82,13 +82,20 @@ class _ReadableYaml:
         return yaml.dump(cassette_dict, Dumper=dumper, allow_unicode=True, width=120)
 
 
+def record_mode() -> str:
+    """'none' (replay only) in every test run; the recorder alone (GOVQA_RECORD=1) rewrites cassettes."""
+    from vcr.record_mode import RecordMode
+
+    return (RecordMode.ALL if recording() else RecordMode.NONE).value
+
+
 def make_vcr():
     import vcr
 
     v = vcr.VCR(
         cassette_library_dir=str(CASSETTES),
         serializer="yaml",
-        record_mode="all" if recording() else "none",
+        record_mode=record_mode(),
         match_on=["method", "path", "body"],
         filter_headers=list(SECRET_HEADERS),
         decode_compressed_response=True,
